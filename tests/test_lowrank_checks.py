@@ -1,0 +1,91 @@
+"""course_utils.lowrank against independent references, and the exercise checkers on right and wrong answers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_utils import CourseError, checks, lowrank
+
+
+def test_rank_k_is_rank_k_and_optimal():
+    g = torch.Generator().manual_seed(0)
+    M = torch.randn(30, 20, generator=g, dtype=torch.float64)
+    S = torch.linalg.svdvals(M)
+    for k in (1, 5, 19, 20):
+        Mk = lowrank.rank_k_approx(M, k)
+        assert int(torch.linalg.matrix_rank(Mk)) == k
+        err = torch.linalg.matrix_norm(M - Mk).item()
+        assert err == pytest.approx(lowrank.tail_energy(S, k), rel=1e-9, abs=1e-9)
+        # no random rank-k matrix does better (Eckart-Young, checked on a few)
+        for _ in range(3):
+            R = torch.randn(30, k, generator=g, dtype=torch.float64) @ torch.randn(k, 20, generator=g, dtype=torch.float64)
+            assert torch.linalg.matrix_norm(M - R).item() >= err
+
+
+def test_rank_k_errors():
+    with pytest.raises(CourseError, match="2-D"):
+        lowrank.rank_k_approx(torch.zeros(2, 3, 4), 1)
+    with pytest.raises(CourseError, match="between 0"):
+        lowrank.rank_k_approx(torch.zeros(3, 4), 5)
+
+
+def test_sample_image_is_real_and_sized():
+    img = lowrank.sample_image(64)
+    assert img.shape[0] == 64 and img.shape[1] > 40
+    assert 0 <= img.min() < 0.2 and 0.8 < img.max() <= 1
+    assert int(torch.linalg.matrix_rank(img)) > 30  # a photo is far from low rank
+
+
+def test_lora_param_count_and_merge():
+    assert lowrank.lora_param_count(320, 768, 8) == 8 * (320 + 768)
+    W0, A, B = torch.randn(5, 3), torch.randn(2, 3), torch.randn(5, 2)
+    assert torch.allclose(lowrank.merged_weight(W0, A, B, alpha=4, rank=2), W0 + 2 * B @ A)
+    with pytest.raises(CourseError, match="Shapes do not fit"):
+        lowrank.merged_weight(W0, B, A, alpha=1)
+
+
+def test_lora_linear_starts_as_base_and_merges():
+    torch.manual_seed(0)
+    base = torch.nn.Linear(6, 4)
+    lo = lowrank.LoRALinear(base, rank=2, alpha=4)
+    x = torch.randn(3, 6)
+    assert torch.equal(lo(x), base(x))  # B = 0 at step 0
+    with torch.no_grad():
+        lo.B.normal_()
+    assert torch.allclose(lo(x), x @ lo.merged().T + base.bias, atol=1e-6)
+    assert [p.requires_grad for p in base.parameters()] == [False, False]
+    assert lowrank.LoRALinear(torch.nn.Linear(4, 4), rank=16, alpha=16, rslora=True).scale == pytest.approx(4.0)
+
+
+def test_linear_layers_on_meta():
+    with torch.device("meta"):
+        m = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2))
+    assert lowrank.linear_layers(m) == [("0", 5, 3), ("2", 2, 5)]
+
+
+# ---- the checkers accept right answers and reject typical wrong ones ----
+
+def _good_rank_k(M, k):
+    U, S, Vh = torch.linalg.svd(M, full_matrices=False)
+    return U[:, :k] @ torch.diag(S[:k]) @ Vh[:k]
+
+
+def test_check_rank_k(capsys):
+    assert checks.check_rank_k(_good_rank_k)
+    assert not checks.check_rank_k(lambda M, k: torch.linalg.svd(M, full_matrices=False)[0][:, -k:] if k else M)
+    assert not checks.check_rank_k(lambda M, k: (_ for _ in ()).throw(NotImplementedError))
+    out = capsys.readouterr().out
+    assert "5/5 cases passed" in out and "not implemented yet" in out
+
+
+def test_check_lora_param_count(capsys):
+    assert checks.check_lora_param_count(lambda layers, r: sum(r * (o + i) for o, i in layers))
+    assert not checks.check_lora_param_count(lambda layers, r: sum(o * i for o, i in layers))
+    assert "full weights' count" in capsys.readouterr().out
+
+
+def test_check_merged_weight(capsys):
+    assert checks.check_merged_weight(lambda W0, A, B, a, r: W0 + a / r * B @ A)
+    assert not checks.check_merged_weight(lambda W0, A, B, a, r: W0 + a * B @ A)
+    assert "scale is alpha / r" in capsys.readouterr().out
