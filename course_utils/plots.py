@@ -65,7 +65,7 @@ def line_plot(xs, ys_by_label: dict, xlabel: str, ylabel: str, title: str, logy:
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.2))
     for label, ys in ys_by_label.items():
-        ax.plot(xs, ys, marker="o", ms=3, label=label)
+        ax.plot(xs, ys, marker="o" if len(xs) <= 40 else None, ms=3, label=label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

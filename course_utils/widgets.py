@@ -1,0 +1,54 @@
+"""Small ipywidgets building blocks that work in JupyterLab, classic Notebook, VS Code and Colab.
+
+They update an ``ipywidgets.Image`` with PNG bytes instead of redrawing into an ``Output``
+widget: no output capturing, so they behave the same in a browser, in Colab (ipywidgets 7)
+and under nbclient/nbval.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Callable
+
+
+def to_png(image, scale: int = 1) -> bytes:
+    """PNG bytes of a PIL image, a [H, W] / [H, W, 3] array or tensor in [0, 1] or 0..255, enlarged ``scale`` times."""
+    import numpy as np
+    from PIL import Image
+
+    if not hasattr(image, "save"):
+        a = np.asarray(image.detach().cpu() if hasattr(image, "detach") else image, dtype=np.float32)
+        if a.max() <= 1.0:
+            a = a * 255.0
+        image = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+    if scale != 1:
+        image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def slider_image(render: Callable[..., object], controls: dict, scale: int = 1, width: int | None = None):
+    """A panel of ``controls`` (name -> widget) above an image that ``render(**values)`` redraws.
+
+    ``render`` returns anything :func:`to_png` accepts. Returns the ``VBox``; its ``.image``
+    attribute is the Image widget and ``.refresh()`` redraws it (tests call this).
+    """
+    import ipywidgets as widgets
+
+    def current():
+        return {k: w.value for k, w in controls.items()}
+
+    img = widgets.Image(value=to_png(render(**current()), scale), format="png")
+    if width:
+        img.layout.width = f"{width}px"
+
+    def refresh(_change=None):
+        img.value = to_png(render(**current()), scale)
+
+    for w in controls.values():
+        w.observe(refresh, names="value")
+    box = widgets.VBox([widgets.HBox(list(controls.values())), img])
+    box.image = img
+    box.refresh = refresh
+    return box
