@@ -12,8 +12,8 @@ _WIDTHS = {  # (text-encoder width, cross-attention width) -> base
 def detect_base(lora) -> tuple[str, list[str]]:
     """``(base, evidence)`` with base one of SD1.x, SD2.x, SDXL, course model, unknown.
 
-    Metadata is read first (``ss_base_model_version``, ``modelspec.architecture``), then the
-    shapes: text-encoder width (768 / 1024 / 768+1280 / 32), cross-attention width (the
+    Metadata (``ss_base_model_version``, ``modelspec.architecture``) counts once; shapes, which
+    cannot lie, count twice: text-encoder width (768 / 1024 / 768+1280 / 32), cross-attention width (the
     ``attn2.to_k`` input: 768 / 1024 / 2048 / 32), key prefixes and SGM block names.
     """
     lo = read_lora(lora, unsupported="ignore")
@@ -28,11 +28,11 @@ def detect_base(lora) -> tuple[str, list[str]]:
     v = meta.get("ss_base_model_version", "")
     if v:
         vote("SDXL" if v.startswith("sdxl") else "SD2.x" if v.startswith("sd_v2") else
-             "course model" if "course" in v else "SD1.x", f"metadata ss_base_model_version={v}", 2)
+             "course model" if "course" in v else "SD1.x", f"metadata ss_base_model_version={v}", 1)
     arch = meta.get("modelspec.architecture", "")
     if arch:
         vote("SDXL" if "-xl" in arch else "SD2.x" if "-v2" in arch else "course model" if "course" in arch
-             else "SD1.x", f"metadata modelspec.architecture={arch}", 2)
+             else "SD1.x", f"metadata modelspec.architecture={arch}", 1)
     comps = lo.components()
     if "text_encoder_2" in comps:
         vote("SDXL", "two text encoders (lora_te1_/lora_te2_)", 2)
@@ -42,12 +42,12 @@ def detect_base(lora) -> tuple[str, list[str]]:
     if te:
         w = int(te[0].down.shape[1])
         if w in _WIDTHS and w != 2048:
-            vote(_WIDTHS[w], f"text-encoder width {w}")
+            vote(_WIDTHS[w], f"text-encoder width {w}", 2)
     x = [m for m in lo if m.component == "unet" and m.path.endswith("attn2.to_k")]
     if x:
         w = int(x[0].down.shape[1])
         if w in _WIDTHS:
-            vote(_WIDTHS[w], f"cross-attention width {w} (attn2.to_k input)")
+            vote(_WIDTHS[w], f"cross-attention width {w} (attn2.to_k input)", 2)
         else:
             ev.append(f"cross-attention width {w} (matches no known base)")
     pin = [m for m in lo if m.component == "unet" and m.path.endswith("proj_in")]
