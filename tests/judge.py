@@ -75,11 +75,11 @@ def shape_of(img) -> str:
         return "none"
     if f["centre"] < 0.35 and f["fill"] > 0.3:
         return "ring"
-    if f["corners"] > 0.75 and f["fill"] > 0.82:
-        return "square"
     if f["top_bottom"] < 0.55:
         return "triangle"
-    if f["corners"] < 0.6 and 0.6 < f["fill"] <= 0.9:
+    if f["corners"] >= 0.5 and f["fill"] >= 0.8:
+        return "square"
+    if f["corners"] < 0.5 and 0.6 < f["fill"] <= 0.9:
         return "circle"
     return "unclear"
 
