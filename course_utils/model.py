@@ -195,6 +195,35 @@ def make_scheduler(name: str = "dpm", config: dict | None = None):
     return cls.from_config(cfg)
 
 
+class quiet_loading:
+    """Hide diffusers/transformers loading progress bars and deprecation chatter for a moment."""
+
+    def __enter__(self):
+        import warnings
+
+        from diffusers.utils import logging as dlog
+        from transformers.utils import logging as tlog
+
+        self._d, self._t = dlog.is_progress_bar_enabled(), tlog.is_progress_bar_enabled()
+        dlog.disable_progress_bar()
+        tlog.disable_progress_bar()
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        return self
+
+    def __exit__(self, *exc):
+        from diffusers.utils import logging as dlog
+        from transformers.utils import logging as tlog
+
+        self._w.__exit__(*exc)
+        if self._d:
+            dlog.enable_progress_bar()
+        if self._t:
+            tlog.enable_progress_bar()
+        return False
+
+
 def load_pipeline(device: str = "cpu", dtype: torch.dtype = torch.float32, folder=None):
     """Load the shipped course model from ``data/course-model`` fully offline.
 
@@ -207,9 +236,10 @@ def load_pipeline(device: str = "cpu", dtype: torch.dtype = torch.float32, folde
         raise CourseError(
             f"No course model at {folder} (model_index.json missing). The weights ship in the "
             "repository's data/ folder: run from a clone, or re-run scripts/train_course_model.py.")
-    pipe = StableDiffusionPipeline.from_pretrained(
-        str(folder), torch_dtype=dtype, local_files_only=True, safety_checker=None,
-        requires_safety_checker=False)
+    kw = {} if dtype == torch.float32 else {"torch_dtype": dtype}
+    with quiet_loading():
+        pipe = StableDiffusionPipeline.from_pretrained(
+            str(folder), local_files_only=True, safety_checker=None, requires_safety_checker=False, **kw)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 

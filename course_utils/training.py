@@ -53,7 +53,7 @@ def train_lora(pipe, images: Sequence, captions: Sequence[str], rank: int = 4, a
     called every step (the notebooks draw a live loss plot with it).
     """
     from accelerate import Accelerator
-    from peft import LoraConfig, get_peft_model_state_dict
+    from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model
     from tqdm.auto import tqdm
 
     alpha = float(rank if alpha is None else alpha)
@@ -72,8 +72,9 @@ def train_lora(pipe, images: Sequence, captions: Sequence[str], rank: int = 4, a
     unet.add_adapter(LoraConfig(r=rank, lora_alpha=alpha, target_modules=list(unet_targets), init_lora_weights=True))
     params = [p for p in unet.parameters() if p.requires_grad]
     if text_encoder_targets:
-        te.add_adapter(LoraConfig(r=rank, lora_alpha=alpha, target_modules=list(text_encoder_targets),
-                                  init_lora_weights=True))
+        # peft's own injection: transformers' add_adapter demands newer peft versions than Colab has
+        inject_adapter_in_model(LoraConfig(r=rank, lora_alpha=alpha, target_modules=list(text_encoder_targets),
+                                           init_lora_weights=True), te)
         params += [p for p in te.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(

@@ -254,10 +254,11 @@ def _refuse_pickle(path: Path, err: Exception | None) -> UnsafeFileError:
     from .safety import scan_pickle
 
     scan = scan_pickle(path)
-    bad = scan.dangerous or scan.suspicious or scan.globals
-    what = ", ".join(bad[:6]) if bad else "objects outside torch's weights-only allow list"
+    bad = scan.dangerous or scan.suspicious
+    what = (f"its pickle imports {', '.join(bad[:6])}" if bad else
+            "torch's weights-only loader refused an object in it")
     return UnsafeFileError(
-        f"Refused to load {path.name}: its pickle imports {what} (scan verdict: {scan.verdict}). "
+        f"Refused to load {path.name}: {what} (scan verdict: {scan.verdict}). "
         "A weights file never needs these; loading it normally could run code on your machine. "
         "Do not use weights_only=False. Ask the author for a .safetensors file, or convert it inside "
         "a sandbox you trust (a throw-away VM or container) with convert_to_safetensors." +
@@ -295,7 +296,8 @@ def load_state_dict(path: str | os.PathLike, device: str = "cpu") -> dict[str, t
         return load_file(str(path), device=device)
     if fi.format in ("torch-zip", "torch-legacy"):
         try:
-            obj = torch.load(path, map_location=device, weights_only=True)
+            with torch.serialization.safe_globals(_numpy_safe_globals()):
+                obj = torch.load(path, map_location=device, weights_only=True)
         except pickle.UnpicklingError as e:
             raise _refuse_pickle(path, e) from None
         except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
@@ -307,6 +309,22 @@ def load_state_dict(path: str | os.PathLike, device: str = "cpu") -> dict[str, t
             f"{path.name} is a bare Python pickle, not a PyTorch checkpoint; course_utils does not unpickle "
             "arbitrary pickles. Ask for a .safetensors file.")
     raise FormatError(f"Cannot load {path.name}: it is {fi.description}." + (f" {fi.advice}" if fi.advice else ""))
+
+
+def _numpy_safe_globals() -> list:
+    """numpy scalars and dtypes, which Lightning checkpoints carry in their hyper-parameters.
+
+    Rebuilding them calls no user code, so they are added to torch's weights-only allow list
+    (as torch's own error message suggests); nothing else is.
+    """
+    import numpy as np
+
+    try:
+        scalar = np._core.multiarray.scalar
+    except AttributeError:  # numpy < 2
+        scalar = np.core.multiarray.scalar
+    dtypes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")] if hasattr(np, "dtypes") else []
+    return [scalar, np.dtype, *dtypes]
 
 
 def _scan_is_unsafe(path: Path) -> bool:
@@ -381,7 +399,8 @@ def inspect(path: str | os.PathLike) -> InspectReport:
         return rep
     if fi.format in ("torch-zip", "torch-legacy"):
         try:
-            obj = torch.load(path, map_location="meta" if fi.format == "torch-zip" else "cpu", weights_only=True)
+            with torch.serialization.safe_globals(_numpy_safe_globals()):
+                obj = torch.load(path, map_location="meta" if fi.format == "torch-zip" else "cpu", weights_only=True)
         except pickle.UnpicklingError as e:
             raise _refuse_pickle(path, e) from None
         if isinstance(obj, dict):

@@ -6,7 +6,8 @@
   rank 4, alpha 4. Also ``outline-diffusers/pytorch_lora_weights.safetensors`` written by
   diffusers' own ``save_lora_weights``.
 - ``ring.safetensors`` (kohya): a **concept** LoRA teaching a shape the base model never saw,
-  "ring" (trigger word ``ring``); UNet and text-encoder attention, rank 8, alpha 4 (scale 0.5).
+  "ring" (trigger word ``ring``); UNet transformer blocks (attention, feed-forward, proj_in/out)
+  and text-encoder attention, rank 8, alpha 4 (scale 0.5).
 
 Seeded; settings and timings go to ``data/training/course_loras.json``.
 """
@@ -40,7 +41,7 @@ def main(argv=None) -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--style-steps", type=int, default=400)
-    ap.add_argument("--concept-steps", type=int, default=800)
+    ap.add_argument("--concept-steps", type=int, default=1500)
     ap.add_argument("--only", choices=["outline", "ring"], default=None)
     args = ap.parse_args(argv)
     pipe = cm.load_pipeline(folder=ROOT / "data" / "course-model")
@@ -73,8 +74,9 @@ def main(argv=None) -> None:
         rings, rcaps, _ = shapes.make_dataset(900, seed=601, shapes=("ring",))
         keep, kcaps, _ = shapes.make_dataset(300, seed=602)
         t0 = time.time()
-        res = train_lora(pipe, rings + keep, rcaps + kcaps, rank=8, alpha=4, steps=args.concept_steps, lr=2e-3,
-                         batch_size=32, unet_targets=UNET_ATTN_TARGETS, text_encoder_targets=TE_ATTN_TARGETS, seed=601)
+        res = train_lora(pipe, rings + keep, rcaps + kcaps, rank=8, alpha=4, steps=args.concept_steps, lr=3e-3,
+                         batch_size=32, unet_targets=UNET_ATTN_TARGETS + ("proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"),
+                         text_encoder_targets=TE_ATTN_TARGETS, seed=601)
         meta = kohya_training_metadata(res, "ring", BASE_FILE, trigger="ring", title="Ring (concept)",
                                        description="Concept LoRA: teaches the shape 'ring' (a disc with a hole). "
                                        "Trigger word: ring, e.g. 'a red ring'.", started=t0,

@@ -32,9 +32,8 @@ def pytest_collectstart(collector):
 
 
 def pytest_runtest_logreport(report):
-    nodeid = report.nodeid
-    if ".ipynb" in nodeid:
-        nb = nodeid.split("::")[0]
+    nb = report.nodeid.split("::")[0]
+    if nb.endswith(".ipynb"):
         _times[nb] += report.duration
         if report.when == "call":
             _cells[nb] += 1

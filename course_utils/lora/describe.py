@@ -12,16 +12,18 @@ _WIDTHS = {  # (text-encoder width, cross-attention width) -> base
 def detect_base(lora) -> tuple[str, list[str]]:
     """``(base, evidence)`` with base one of SD1.x, SD2.x, SDXL, course model, unknown.
 
-    Metadata (``ss_base_model_version``, ``modelspec.architecture``) counts once; shapes, which
-    cannot lie, count twice: text-encoder width (768 / 1024 / 768+1280 / 32), cross-attention width (the
+    The tensors decide when they can, since metadata is only text; metadata
+    (``ss_base_model_version``, ``modelspec.architecture``) decides otherwise. Shape evidence: text-encoder width (768 / 1024 / 768+1280 / 32), cross-attention width (the
     ``attn2.to_k`` input: 768 / 1024 / 2048 / 32), key prefixes and SGM block names.
     """
     lo = read_lora(lora, unsupported="ignore")
     ev: list[str] = []
-    votes: dict[str, int] = {}
+    votes: dict[str, int] = {}       # from the tensors themselves
+    meta_votes: dict[str, int] = {}  # from what the file says about itself
 
     def vote(base, why, w=1):
-        votes[base] = votes.get(base, 0) + w
+        target = meta_votes if why.startswith("metadata") else votes
+        target[base] = target.get(base, 0) + w
         ev.append(why)
 
     meta = lo.metadata
@@ -41,21 +43,26 @@ def detect_base(lora) -> tuple[str, list[str]]:
     te = [m for m in lo if m.component == "text_encoder" and m.path.endswith("q_proj")]
     if te:
         w = int(te[0].down.shape[1])
-        if w in _WIDTHS and w != 2048:
-            vote(_WIDTHS[w], f"text-encoder width {w}", 2)
+        if w in _WIDTHS and w != 2048:  # 768 is also SDXL's first encoder: weaker evidence
+            vote(_WIDTHS[w], f"text-encoder width {w}", 1 if w == 768 else 2)
     x = [m for m in lo if m.component == "unet" and m.path.endswith("attn2.to_k")]
     if x:
         w = int(x[0].down.shape[1])
         if w in _WIDTHS:
-            vote(_WIDTHS[w], f"cross-attention width {w} (attn2.to_k input)", 2)
+            vote(_WIDTHS[w], f"cross-attention width {w} (attn2.to_k input)", 3)
         else:
             ev.append(f"cross-attention width {w} (matches no known base)")
     pin = [m for m in lo if m.component == "unet" and m.path.endswith("proj_in")]
     if pin:
         ev.append(f"proj_in LoRA is {pin[0].down.ndim}-D ({'1x1 conv: SD1 layout' if pin[0].down.ndim == 4 else 'linear: SD2/SDXL/diffusers layout'})")
-    if not votes:
-        return "unknown", ev or ["no metadata and no attention layers to measure"]
-    return max(votes, key=votes.get), ev
+    if votes:  # shapes decide; metadata can be wrong (it is only text)
+        best = max(votes, key=votes.get)
+        if meta_votes and best not in meta_votes:
+            ev.append(f"note: the metadata says {max(meta_votes, key=meta_votes.get)}, the tensor shapes say {best}")
+        return best, ev
+    if meta_votes:
+        return max(meta_votes, key=meta_votes.get), ev
+    return "unknown", ev or ["no metadata and no attention layers to measure"]
 
 
 def describe(lora) -> dict:
