@@ -462,3 +462,76 @@ def convert_to_safetensors(src: str | os.PathLike, dst: str | os.PathLike, dtype
     from .fileio import save_safetensors_atomic
 
     return save_safetensors_atomic(sd, dst, meta)
+
+
+# --------------------------------------------------------------------------- install
+
+UI_FOLDERS = {
+    # AUTOMATIC1111 / Forge: modules/sd_models.py, sd_vae.py, extensions-builtin/Lora
+    "a1111": {"checkpoint": "models/Stable-diffusion", "lora": "models/Lora", "vae": "models/VAE"},
+    # ComfyUI: folder_paths.py
+    "comfyui": {"checkpoint": "models/checkpoints", "lora": "models/loras", "vae": "models/vae"},
+    # the seed article's own layout (§3): weights in models/, LoRA files in lora/
+    "article": {"checkpoint": "models", "lora": "lora", "vae": "models"},
+}
+
+
+def guess_kind(path: str | os.PathLike) -> str:
+    """'lora', 'vae' or 'checkpoint', from the tensor names (header only for safetensors)."""
+    path = Path(path)
+    fi = detect_format(path)
+    if fi.format == "safetensors":
+        keys = list(read_safetensors_header(path)[0])
+    else:
+        keys = list(load_state_dict(path).keys())
+    if any(k.endswith(("lora_down.weight", "lora_A.weight", "lora.down.weight", "hada_w1_a", "lokr_w1")) for k in keys):
+        return "lora"
+    if keys and all(k.startswith(("encoder.", "decoder.", "quant_conv", "post_quant_conv", "first_stage_model."))
+                    for k in keys):
+        return "vae"
+    return "checkpoint"
+
+
+def install(path: str | os.PathLike, ui: str, root: str | os.PathLike, kind: str | None = None,
+            overwrite: bool = False) -> Path:
+    """Copy a checkpoint, VAE or LoRA to where ``ui`` (a1111, comfyui, article) looks for it under ``root``.
+
+    The source is only read, never moved or changed. The copy is written atomically and its
+    SHA-256 checked against the source's. Pickled files are scanned first and refused if
+    dangerous; web pages, LFS pointers and other non-weights are refused with the fix.
+    """
+    from .hashes import file_hashes
+    from .fileio import copy_atomic
+    from .safety import scan_pickle
+
+    src = Path(path)
+    if ui not in UI_FOLDERS:
+        raise CourseError(f"Unknown UI {ui!r}: choose one of {', '.join(UI_FOLDERS)}.")
+    fi = detect_format(src)
+    if fi.format not in ("safetensors", "torch-zip", "torch-legacy"):
+        raise FormatError(f"Will not install {src.name}: it is {fi.description}." + (f" {fi.advice}" if fi.advice else ""))
+    if fi.format != "safetensors":
+        scan = scan_pickle(src)
+        if scan.verdict == "dangerous":
+            raise UnsafeFileError(f"Will not install {src.name}: its pickle imports {', '.join(scan.dangerous[:4])}. "
+                                  "Ask for a .safetensors file.")
+    kind = kind or guess_kind(src)
+    if kind not in ("checkpoint", "lora", "vae"):
+        raise CourseError(f"kind must be checkpoint, lora or vae, not {kind!r}.")
+    name = src.name if fi.extension_ok else src.with_suffix(".safetensors" if fi.format == "safetensors" else src.suffix).name
+    dst = Path(root) / UI_FOLDERS[ui][kind] / name
+    if dst.resolve() == src.resolve():
+        return dst
+    want = file_hashes(src, progress=False).sha256
+    if dst.exists():
+        if file_hashes(dst, progress=False).sha256 == want:
+            return dst
+        if not overwrite:
+            raise CourseError(f"{dst} already exists with different contents; pass overwrite=True to replace it.")
+    copy_atomic(src, dst)
+    got = file_hashes(dst, progress=False).sha256
+    if got != want:
+        dst.unlink()
+        raise CourseError(f"The copy of {src.name} has SHA-256 {got[:12]}… but the source has {want[:12]}…: "
+                          "the disk or the copy failed; try again.")
+    return dst
