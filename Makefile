@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed
 TORCH_CPU_WHEEL := $(firstword $(wildcard /opt/wheels/torch-2.13.0+cpu-*.whl))
 NB_ENV := PYTHONHASHSEED=0 TQDM_DISABLE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 LAB_PORT ?= 8888
+# JupyterLab refuses to run as root unless told (containers, CI machines, Colab-like VMs)
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: lab test unit notebooks lint execute student setup clean help
 
@@ -33,7 +35,7 @@ endif
 setup: $(STAMP)
 
 lab: $(STAMP)
-	$(VPY) -m jupyter lab --notebook-dir=notebooks --port=$(LAB_PORT)
+	$(VPY) -m jupyter lab --notebook-dir=notebooks --port=$(LAB_PORT) $(LAB_ARGS)
 
 lint: $(STAMP)
 	$(VPY) -m ruff check course_utils tests scripts benchmarks
