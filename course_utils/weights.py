@@ -211,19 +211,24 @@ def read_safetensors_header(path: str | os.PathLike) -> tuple[dict[str, TensorIn
     data_len = size - 8 - n
     tensors: dict[str, TensorInfo] = {}
     for key, ent in header.items():
-        if not isinstance(ent, dict) or not {"dtype", "shape", "data_offsets"} <= set(ent):
+        if type(ent) is not dict or "dtype" not in ent or "shape" not in ent or "data_offsets" not in ent:
             raise FormatError(f"{name}: entry {key!r} lacks dtype/shape/data_offsets.")
         dt, shape, offs = ent["dtype"], ent["shape"], ent["data_offsets"]
-        if dt not in SAFETENSORS_DTYPES:
+        isz = SAFETENSORS_DTYPES.get(dt) if type(dt) is str else None
+        if isz is None:
             raise FormatError(f"{name}: tensor {key!r} has unknown dtype {dt!r}.")
-        if (not isinstance(shape, list) or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**40 for s in shape)):
+        numel = 1
+        if type(shape) is not list:
             raise FormatError(f"{name}: tensor {key!r} has an invalid shape {shape!r}.")
-        if (not isinstance(offs, list) or len(offs) != 2 or not all(isinstance(o, int) and not isinstance(o, bool) for o in offs)
+        for d in shape:
+            if type(d) is not int or not 0 <= d < 2**40:
+                raise FormatError(f"{name}: tensor {key!r} has an invalid shape {shape!r}.")
+            numel *= d
+        if (type(offs) is not list or len(offs) != 2 or type(offs[0]) is not int or type(offs[1]) is not int
                 or not 0 <= offs[0] <= offs[1]):
             raise FormatError(f"{name}: tensor {key!r} has invalid data_offsets {offs!r}.")
-        want = math.prod(shape) * SAFETENSORS_DTYPES[dt]
-        if offs[1] - offs[0] != want:
-            raise FormatError(f"{name}: tensor {key!r} ({dt}, shape {shape}) needs {want:,} bytes but its offsets "
+        if offs[1] - offs[0] != numel * isz:
+            raise FormatError(f"{name}: tensor {key!r} ({dt}, shape {shape}) needs {numel * isz:,} bytes but its offsets "
                               f"span {offs[1] - offs[0]:,}.")
         tensors[key] = TensorInfo(key, dt, tuple(shape), (offs[0], offs[1]))
     pos = 0
