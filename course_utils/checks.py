@@ -98,3 +98,134 @@ def check_merged_weight(fn: Callable) -> bool:
         else:
             results.append((case, True, ""))
     return _report("check_merged_weight", results)
+
+
+# ---------------------------------------------------------------- notebook 02-04 exercises
+
+def _tmp_safetensors(tensors: dict, metadata: dict | None = None):
+    import tempfile
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+
+    p = Path(tempfile.mkdtemp(prefix="check-")) / "t.safetensors"
+    save_file(tensors, str(p), metadata=metadata)
+    return p
+
+
+def check_header_parser(fn: Callable) -> bool:
+    """``fn(path)`` must return the safetensors header as a dict (``__metadata__`` included if present)."""
+    import json
+    import struct
+
+    cases = [({"a": torch.zeros(2, 3)}, None), ({"x": torch.ones(4, dtype=torch.float16), "y": torch.zeros(1)}, {"k": "v"}),
+             ({f"t{i}": torch.zeros(i + 1) for i in range(5)}, {"ss_network_dim": "4"})]
+    results = []
+    for tensors, meta in cases:
+        p = _tmp_safetensors(tensors, meta)
+        raw = p.read_bytes()
+        (n,) = struct.unpack("<Q", raw[:8])
+        want = json.loads(raw[8:8 + n])
+        got, err = _run(fn, p)
+        case = f"{len(tensors)} tensor(s){' + metadata' if meta else ''}"
+        if err:
+            results.append((case, False, err))
+        elif got != want:
+            hint = "read 8 bytes as a little-endian unsigned 64-bit int (struct '<Q'), then that many bytes of JSON"
+            results.append((case, False, f"got {str(got)[:60]}…; {hint}"))
+        else:
+            results.append((case, True, ""))
+    return _report("check_header_parser", results)
+
+
+def check_tensor_bytes(fn: Callable) -> bool:
+    """``fn(dtype, shape)`` with dtype like "F32"/"F16"/"BF16"/"I64"/"U8" must return the tensor's size in bytes."""
+    sizes = {"F32": 4, "F16": 2, "BF16": 2, "I64": 8, "U8": 1, "F64": 8}
+    cases = [("F32", [320, 768]), ("F16", [320, 768]), ("BF16", [1280]), ("I64", [2, 3, 4]), ("U8", []), ("F64", [0, 5])]
+    results = []
+    for dt, shape in cases:
+        want = sizes[dt]
+        for s in shape:
+            want *= s
+        got, err = _run(fn, dt, list(shape))
+        case = f"{dt} {shape}"
+        if err:
+            results.append((case, False, err))
+        elif got != want:
+            results.append((case, False, f"got {got}, expected {want}: bytes per element x product of the shape "
+                            "(an empty shape is a scalar: 1 element)"))
+        else:
+            results.append((case, True, ""))
+    return _report("check_tensor_bytes", results)
+
+
+def check_find_globals(fn: Callable) -> bool:
+    """``fn(data: bytes)`` must return the set of "module.name" a pickle imports, without unpickling it."""
+    import collections
+    import os
+    import pickle
+
+    class _P:
+        def __init__(self, f, a):
+            self.f, self.a = f, a
+
+        def __reduce__(self):
+            return (self.f, self.a)
+
+    cases = [("plain dict", {"a": 1}, set()),
+             ("OrderedDict, protocol 2", collections.OrderedDict(a=1), {"collections.OrderedDict"}),
+             ("os.system, protocol 0", _P(os.system, ("x",)), {f"{os.system.__module__}.system"}),
+             ("eval, protocol 4", _P(eval, ("1",)), {"builtins.eval"})]
+    protos = [2, 2, 0, 4]
+    results = []
+    for (case, obj, want), proto in zip(cases, protos):
+        data = pickle.dumps(obj, protocol=proto)
+        got, err = _run(fn, data)
+        if err:
+            results.append((case, False, err))
+        elif set(got or ()) != want:
+            results.append((case, False, f"got {set(got or ())}, expected {want}: walk pickletools.genops(data); "
+                            "GLOBAL's arg is 'module name'; STACK_GLOBAL takes the two strings pushed before it"))
+        else:
+            results.append((case, True, ""))
+    return _report("check_find_globals", results)
+
+
+def check_a1111_path(fn: Callable) -> bool:
+    """``fn(kind, filename)`` must return where A1111 expects it, relative to the WebUI folder."""
+    cases = [("checkpoint", "course-model.safetensors", "models/Stable-diffusion/course-model.safetensors"),
+             ("lora", "outline.safetensors", "models/Lora/outline.safetensors"),
+             ("vae", "vae-ft-mse.safetensors", "models/VAE/vae-ft-mse.safetensors")]
+    results = []
+    for kind, name, want in cases:
+        got, err = _run(fn, kind, name)
+        case = f"{kind}: {name}"
+        if err:
+            results.append((case, False, err))
+        elif str(got).replace("\\", "/") != want:
+            results.append((case, False, f"got {got}, expected {want}"))
+        else:
+            results.append((case, True, ""))
+    return _report("check_a1111_path", results)
+
+
+def check_autov2(fn: Callable) -> bool:
+    """``fn(path)`` must return the AutoV2 hash: the first 10 hex digits of the file's SHA-256."""
+    import hashlib
+    import tempfile
+    from pathlib import Path
+
+    results = []
+    for size in (0, 10, 3 * 1024 * 1024 + 7):
+        p = Path(tempfile.mkdtemp(prefix="check-")) / "f.bin"
+        p.write_bytes(bytes(i % 251 for i in range(size)))
+        want = hashlib.sha256(p.read_bytes()).hexdigest()[:10]
+        got, err = _run(fn, p)
+        case = f"{size:,}-byte file"
+        if err:
+            results.append((case, False, err))
+        elif str(got).lower() != want:
+            results.append((case, False, f"got {got}, expected {want}: hashlib.sha256 over the WHOLE file, first 10 hex"))
+        else:
+            results.append((case, True, ""))
+    return _report("check_autov2", results)

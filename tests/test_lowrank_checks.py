@@ -89,3 +89,41 @@ def test_check_merged_weight(capsys):
     assert checks.check_merged_weight(lambda W0, A, B, a, r: W0 + a / r * B @ A)
     assert not checks.check_merged_weight(lambda W0, A, B, a, r: W0 + a * B @ A)
     assert "scale is alpha / r" in capsys.readouterr().out
+
+
+def test_weights_checkers_accept_right_and_reject_wrong(capsys):
+    import hashlib
+    import json
+    import pickletools
+    import struct
+
+    def header(p):
+        raw = open(p, "rb").read()
+        n = struct.unpack("<Q", raw[:8])[0]
+        return json.loads(raw[8:8 + n])
+
+    assert checks.check_header_parser(header)
+    big_endian = lambda p: json.loads(open(p, "rb").read()[8:8 + struct.unpack(">Q", open(p, "rb").read()[:8])[0]])  # noqa: E731
+    assert not checks.check_header_parser(big_endian)
+    sizes = {"F32": 4, "F16": 2, "BF16": 2, "I64": 8, "U8": 1, "F64": 8}
+    assert checks.check_tensor_bytes(lambda dt, shape: sizes[dt] * __import__("math").prod(shape))
+    assert not checks.check_tensor_bytes(lambda dt, shape: 4 * __import__("math").prod(shape))
+
+    def find(data):
+        out, strings = set(), []
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in ("GLOBAL", "INST"):
+                out.add(arg.replace(" ", "."))
+            elif op.name == "STACK_GLOBAL":
+                out.add(f"{strings[-2]}.{strings[-1]}")
+            elif isinstance(arg, str):
+                strings.append(arg)
+        return out
+
+    assert checks.check_find_globals(find)
+    assert not checks.check_find_globals(lambda data: set())
+    assert checks.check_a1111_path(lambda k, n: {"checkpoint": "models/Stable-diffusion", "lora": "models/Lora",
+                                                  "vae": "models/VAE"}[k] + "/" + n)
+    assert not checks.check_a1111_path(lambda k, n: "lora/" + n)
+    assert checks.check_autov2(lambda p: hashlib.sha256(open(p, "rb").read()).hexdigest()[:10])
+    assert not checks.check_autov2(lambda p: hashlib.sha256(open(p, "rb").read()[:1000]).hexdigest()[:10])
