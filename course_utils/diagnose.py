@@ -92,6 +92,9 @@ def _diagnose(rep, p, base, detect_format, read_header, scan_pickle, file_hashes
                      "pass the .safetensors file inside it (diffusers folders load with from_pretrained)")
     rep.add("file exists", "OK", f"{p.stat().st_size:,} bytes")
     fi = detect_format(p)
+    if fi.format == "truncated":
+        return _fail(rep, "format", f"{fi.description}: {fi.detail}", "the file is corrupt or incomplete (truncated download)",
+                     fi.advice)
     if fi.format not in ("safetensors", "torch-zip", "torch-legacy", "pickle"):
         return _fail(rep, "format", fi.description, f"not a weights file: {fi.description}", fi.advice)
     rep.add("format", "OK" if fi.extension_ok else "WARN", fi.description +

@@ -104,6 +104,13 @@ def detect_format(path: str | os.PathLike) -> FormatInfo:
             if n > size - 8:
                 return info("truncated", f"safetensors header says {n:,} header bytes but the file has {size:,} bytes",
                             "download the file again and compare its SHA-256 with the one the site shows")
+            try:
+                read_safetensors_header(path)
+            except FormatError as e:
+                if "truncated" in str(e):
+                    return info("truncated", "a safetensors file whose tensor data stops early",
+                                "download the file again and compare its SHA-256 with the one the site shows")
+                return info("safetensors", f"CORRUPT: {str(e).split(': ', 1)[-1]}", "download the file again")
             return info("safetensors")
     if head[:4] == b"PK\x03\x04":
         try:
@@ -208,6 +215,7 @@ def read_safetensors_header(path: str | os.PathLike) -> tuple[dict[str, TensorIn
     meta = header.pop("__metadata__", None) or {}
     if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
         raise FormatError(f"{name}: __metadata__ must map strings to strings.")
+    meta = dict(sorted(meta.items()))  # the writer's order is arbitrary (a hash map in Rust)
     data_len = size - 8 - n
     tensors: dict[str, TensorInfo] = {}
     for key, ent in header.items():
@@ -267,7 +275,14 @@ def _refuse_pickle(path: Path, err: Exception | None) -> UnsafeFileError:
         "A weights file never needs these; loading it normally could run code on your machine. "
         "Do not use weights_only=False. Ask the author for a .safetensors file, or convert it inside "
         "a sandbox you trust (a throw-away VM or container) with convert_to_safetensors." +
-        (f" [torch said: {str(err).splitlines()[0][:200]}]" if err else ""))
+        (f" [torch said: {_plain(str(err))[:300]}]" if err and not bad else ""))
+
+
+def _plain(text: str) -> str:
+    """One line, without terminal colour codes."""
+    import re
+
+    return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", text).split())
 
 
 def _unwrap(obj, name: str) -> dict[str, torch.Tensor]:
