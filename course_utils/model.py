@@ -245,13 +245,14 @@ def load_pipeline(device: str = "cpu", dtype: torch.dtype = torch.float32, folde
 
 
 def generate(pipe, prompts, seed: int | list[int] = 0, steps: int = 20, guidance_scale: float = 5.0,
-             negative_prompt=None, lora=None, lora_scale: float = 1.0, output_type: str = "pil", **kw):
+             negative_prompt=None, lora=None, lora_scale: float = 1.0, output_type: str = "pil",
+             progress: bool = False, **kw):
     """Generate images with ``pipe``; returns a list of PIL images (one per prompt).
 
     ``seed`` is one int for all prompts (seed, seed+1, ...) or one per prompt, so an image
     depends only on its own prompt and seed. ``lora`` is a path, state dict or a list of
     ``(lora, strength)``; it is merged for this call and removed afterwards (the pipeline is
-    left exactly as it was).
+    left exactly as it was). ``progress=True`` shows diffusers' step progress bar.
     """
     if isinstance(prompts, str):
         prompts = [prompts]
@@ -260,6 +261,7 @@ def generate(pipe, prompts, seed: int | list[int] = 0, steps: int = 20, guidance
     if len(seeds) != len(prompts):
         raise CourseError(f"Got {len(prompts)} prompts but {len(seeds)} seeds: give one seed per prompt.")
     gens = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
+    pipe.set_progress_bar_config(disable=not progress)
     backup = None
     if lora is not None:
         from . import lora as lora_mod
