@@ -80,19 +80,28 @@ def _normalise_pairs(loras) -> list[tuple[Lora, float, float]]:
     return out
 
 
-def _delta_for(m: LoraModule, shape: torch.Size) -> torch.Tensor | None:
-    d = m.delta(torch.float32)
-    if d.shape == shape:
-        return d
-    if d.numel() == shape.numel() and d.shape[:2] == tuple(shape[:2]) or (
-            d.ndim == 4 and len(shape) == 2 and d.shape[2:] == (1, 1) and d.shape[:2] == tuple(shape)):
-        return d.reshape(shape)  # 1x1-conv LoRA on a Linear weight (SD1 proj_in vs SD2/XL), or the reverse
-    if d.ndim == 2 and len(shape) == 4 and tuple(shape[2:]) == (1, 1) and d.shape == tuple(shape[:2]):
-        return d.reshape(shape)
-    return None
+def _fits(m: LoraModule, shape: torch.Size) -> bool:
+    """Can ΔW = up @ down be added to a weight of ``shape``? (No matmul needed to tell.)
+
+    Allowed besides an exact match: a 1x1-conv LoRA on a Linear weight or the reverse (the SD1
+    vs SD2/XL ``proj_in``/``proj_out`` difference, handled the same way by sd-scripts).
+    """
+    out_f, in_flat = m.up.shape[0], m.down[0].numel()
+    return len(shape) in (2, 4) and shape[0] == out_f and shape.numel() == out_f * in_flat and (
+        len(shape) == 2 or m.down.ndim == 2 or tuple(shape[1:]) == tuple(m.down.shape[1:]))
 
 
-def merge(base, loras, te: float | None = None, unet: float | None = None, strict: bool = True) -> MergeReport:
+def _backup_of(p: torch.Tensor) -> torch.Tensor:
+    """A copy of ``p``, reusing this parameter's previous backup buffer (as A1111 keeps one per weight)."""
+    buf = getattr(p, "_course_backup", None)  # lives and dies with the parameter
+    if buf is None or buf.shape != p.shape or buf.dtype != p.dtype:
+        buf = torch.empty_like(p, requires_grad=False)
+        p._course_backup = buf
+    return buf.copy_(p.detach())
+
+
+def merge(base, loras, te: float | None = None, unet: float | None = None, strict: bool = True,
+          backup: bool = True) -> MergeReport:
     """Merge one or more LoRAs into ``base`` in place; returns a :class:`MergeReport` whose backup
     :func:`unmerge` uses.
 
@@ -100,7 +109,8 @@ def merge(base, loras, te: float | None = None, unet: float | None = None, stric
     ``(lora, te_strength, unet_strength)``. ``te``/``unet`` override the strengths for every
     LoRA. A state-dict ``base`` is modified in place too (pass a copy to keep the original).
     With ``strict`` (default), a LoRA whose modules do not fit raises :class:`LoraMismatchError`
-    naming the base the LoRA was made for.
+    naming the base the LoRA was made for. ``backup=False`` skips the copy that makes
+    :func:`unmerge` exact (for a one-way merge, e.g. baking a LoRA into a new checkpoint).
     """
     comps = _components(base)
     params = {c: _param_lookup(m) for c, m in comps.items()}
@@ -120,11 +130,10 @@ def merge(base, loras, te: float | None = None, unet: float | None = None, stric
             if p is None:
                 rep.unmatched.append(m.name)
                 continue
-            d = _delta_for(m, p.shape)
-            if d is None:
-                rep.shape_mismatches.append((m.name, tuple(m.delta().shape), tuple(p.shape)))
+            if not _fits(m, p.shape):
+                rep.shape_mismatches.append((m.name, (m.up.shape[0], *m.down.shape[1:]), tuple(p.shape)))
                 continue
-            plan.append((m, pname, p, d, strength))
+            plan.append((m, pname, p, strength))
     if strict and (rep.shape_mismatches or (not plan and len(rep.unmatched))):
         from .describe import detect_base
 
@@ -138,19 +147,21 @@ def merge(base, loras, te: float | None = None, unet: float | None = None, stric
             f"This LoRA does not fit this model: {what}. It looks made for {base_guess} "
             f"({'; '.join(evidence[:3])}). Use it with that base model, or pick a LoRA made for yours.")
     with torch.no_grad():
-        for m, pname, p, d, strength in plan:
+        for m, pname, p, strength in plan:
             key = (m.component, pname)
-            if key not in rep.backup:
-                rep.backup[key] = p.detach().clone()
+            if backup and key not in rep.backup:
+                rep.backup[key] = _backup_of(p) if isinstance(p, torch.nn.Parameter) else p.detach().clone()
+            rep.matched.append(m.name)
             if strength == 0:
-                rep.matched.append(m.name)
                 continue
             scale = strength * m.scale
+            up = m.up.reshape(m.up.shape[0], -1).float()
+            down = m.down.reshape(m.down.shape[0], -1).float()
             if p.dtype == torch.float32:
-                p.view(p.shape[0], -1).add_(d.reshape(p.shape[0], -1), alpha=scale)
+                p.view(p.shape[0], -1).addmm_(up, down, alpha=scale)   # in place: no ΔW materialised
             else:
-                p.copy_((p.float() + scale * d).to(p.dtype))
-            rep.matched.append(m.name)
+                w = p.float().view(p.shape[0], -1).addmm_(up, down, alpha=scale)
+                p.copy_(w.view(p.shape).to(p.dtype))
     return rep
 
 
