@@ -229,3 +229,45 @@ def check_autov2(fn: Callable) -> bool:
         else:
             results.append((case, True, ""))
     return _report("check_autov2", results)
+
+
+# ---------------------------------------------------------------- notebook 05-06 exercises
+
+def check_kohya_name(fn: Callable) -> bool:
+    """``fn(component, module_path)`` must return the kohya module name, e.g. ``lora_unet_down_blocks_0_…``."""
+    cases = [("unet", "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q",
+              "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q"),
+             ("unet", "mid_block.attentions.0.proj_in", "lora_unet_mid_block_attentions_0_proj_in"),
+             ("text_encoder", "text_model.encoder.layers.3.self_attn.v_proj",
+              "lora_te_text_model_encoder_layers_3_self_attn_v_proj")]
+    results = []
+    for comp, path, want in cases:
+        got, err = _run(fn, comp, path)
+        case = f"{comp}: {path}"
+        if err:
+            results.append((case, False, err))
+        elif got != want:
+            results.append((case, False, f"got {got!r}, expected {want!r}: prefix lora_unet_ / lora_te_, then every '.' -> '_'"))
+        else:
+            results.append((case, True, ""))
+    return _report("check_kohya_name", results)
+
+
+def check_merge_strength(fn: Callable) -> bool:
+    """``fn(W0, down, up, alpha, strength)`` must return W0 + strength · (alpha / rank) · up @ down."""
+    g = torch.Generator().manual_seed(2)
+    results = []
+    for (o, i), r, alpha, s in [((5, 4), 2, 1.0, 1.0), ((6, 3), 3, 1.5, 0.5), ((4, 4), 4, 4.0, 0.0), ((3, 5), 1, 8.0, -1.0)]:
+        W0 = torch.randn(o, i, generator=g, dtype=torch.float64)
+        down = torch.randn(r, i, generator=g, dtype=torch.float64)
+        up = torch.randn(o, r, generator=g, dtype=torch.float64)
+        want = W0 + s * (alpha / r) * up @ down
+        got, err = _run(fn, W0.clone(), down.clone(), up.clone(), alpha, s)
+        case = f"{o}x{i}, rank {r}, alpha {alpha}, strength {s}"
+        if err:
+            results.append((case, False, err))
+        elif not torch.allclose(torch.as_tensor(got, dtype=torch.float64), want, atol=1e-9):
+            results.append((case, False, "expected W0 + strength * (alpha / rank) * up @ down, rank = down.shape[0]"))
+        else:
+            results.append((case, True, ""))
+    return _report("check_merge_strength", results)

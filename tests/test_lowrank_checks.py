@@ -127,3 +127,12 @@ def test_weights_checkers_accept_right_and_reject_wrong(capsys):
     assert not checks.check_a1111_path(lambda k, n: "lora/" + n)
     assert checks.check_autov2(lambda p: hashlib.sha256(open(p, "rb").read()).hexdigest()[:10])
     assert not checks.check_autov2(lambda p: hashlib.sha256(open(p, "rb").read()[:1000]).hexdigest()[:10])
+
+
+def test_lora_checkers(capsys):
+    from course_utils.lora import path_to_kohya
+
+    assert checks.check_kohya_name(lambda c, p: path_to_kohya(f"{c}.{p}"))
+    assert not checks.check_kohya_name(lambda c, p: f"lora_{c}_{p}")
+    assert checks.check_merge_strength(lambda W0, d, u, a, s: W0 + s * a / d.shape[0] * u @ d)
+    assert not checks.check_merge_strength(lambda W0, d, u, a, s: W0 + s * a * u @ d)

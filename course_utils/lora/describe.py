@@ -55,6 +55,7 @@ def detect_base(lora) -> tuple[str, list[str]]:
     pin = [m for m in lo if m.component == "unet" and m.path.endswith("proj_in")]
     if pin:
         ev.append(f"proj_in LoRA is {pin[0].down.ndim}-D ({'1x1 conv: SD1 layout' if pin[0].down.ndim == 4 else 'linear: SD2/SDXL/diffusers layout'})")
+    ev.sort(key=lambda e: e.startswith("metadata"))  # physical evidence first
     if votes:  # shapes decide; metadata can be wrong (it is only text)
         best = max(votes, key=votes.get)
         if meta_votes and best not in meta_votes:
