@@ -271,3 +271,31 @@ def check_merge_strength(fn: Callable) -> bool:
         else:
             results.append((case, True, ""))
     return _report("check_merge_strength", results)
+
+
+def check_extract(fn: Callable) -> bool:
+    """``fn(delta, rank)`` must return ``(up, down)`` with up [out, rank], down [rank, in] and up @ down the
+    best rank-``rank`` approximation of ``delta``."""
+    g = torch.Generator().manual_seed(3)
+    results = []
+    for (o, i), r in [((8, 6), 1), ((10, 10), 3), ((5, 12), 5)]:
+        delta = torch.randn(o, i, generator=g, dtype=torch.float64)
+        U, S, Vh = torch.linalg.svd(delta, full_matrices=False)
+        want = (U[:, :r] * S[:r]) @ Vh[:r]
+        got, err = _run(fn, delta.clone(), r)
+        case = f"{o}x{i} change, rank {r}"
+        if err:
+            results.append((case, False, err))
+            continue
+        try:
+            up, down = (torch.as_tensor(x, dtype=torch.float64) for x in got)
+        except (TypeError, ValueError):
+            results.append((case, False, "return a pair (up, down)"))
+            continue
+        if up.shape != (o, r) or down.shape != (r, i):
+            results.append((case, False, f"shapes up {tuple(up.shape)}, down {tuple(down.shape)}; expected ({o}, {r}) and ({r}, {i})"))
+        elif not torch.allclose(up @ down, want, atol=1e-8):
+            results.append((case, False, "up @ down is not the best rank-r approximation: up = U[:, :r] * S[:r], down = Vh[:r]"))
+        else:
+            results.append((case, True, ""))
+    return _report("check_extract", results)

@@ -86,7 +86,7 @@ def train_lora(pipe, images: Sequence, captions: Sequence[str], rank: int = 4, a
     t0 = time.time()
     unet.train()
     te.train()
-    bar = tqdm(range(steps), desc=f"training LoRA r={rank}", disable=not progress)
+    bar = tqdm(range(steps), desc=f"training LoRA r={rank}", disable=_quiet(progress))
     for step in bar:
         idx = torch.randint(0, len(ids_all), (batch_size,), generator=g)
         lat = (lat_mean[idx] + lat_std[idx] * torch.randn(lat_mean[idx].shape, generator=g)) * sf
@@ -118,6 +118,13 @@ def train_lora(pipe, images: Sequence, captions: Sequence[str], rank: int = 4, a
                     unet_targets=list(unet_targets), text_encoder_targets=list(text_encoder_targets or []),
                     num_images=len(images))
     return TrainResult(lora, losses, time.time() - t0, settings)
+
+
+def _quiet(progress: bool) -> bool:
+    """No progress bar if the caller says so or the environment does (TQDM_DISABLE, as in make test)."""
+    import os
+
+    return not progress or os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
 
 
 def _ddpm():
@@ -171,3 +178,49 @@ def kohya_training_metadata(result: TrainResult, output_name: str, base_file=Non
         extra.update({"ss_sd_model_name": Path(base_file).name, "ss_new_sd_model_hash": h.sha256,
                       "ss_sd_model_hash": h.autov1 or "None"})
     return kohya_metadata(result.lora, title=title or output_name, extra=extra)
+
+
+def finetune_unet(pipe, images: Sequence, captions: Sequence[str], steps: int = 150, lr: float = 3e-4,
+                  batch_size: int = 16, name_filter: Sequence[str] = UNET_ATTN_TARGETS, seed: int = 0,
+                  progress: bool = True):
+    """Ordinary (full-weight) fine-tuning of the UNet layers whose names end with ``name_filter``.
+
+    Returns ``(tuned_unet, losses)``; ``pipe`` is not modified. Notebook 09 extracts a LoRA from
+    the difference between ``pipe.unet`` and ``tuned_unet``.
+    """
+    from tqdm.auto import tqdm
+
+    torch.manual_seed(seed)
+    lat_mean, lat_std = encode_images(pipe, list(images))
+    sf = pipe.vae.config.scaling_factor
+    tok = pipe.tokenizer
+    ids_all = tok(list(captions), padding="max_length", max_length=tok.model_max_length, truncation=True,
+                  return_tensors="pt").input_ids
+    with torch.no_grad():
+        cond_all = pipe.text_encoder(ids_all)[0]
+    unet = copy.deepcopy(pipe.unet).float()
+    unet.requires_grad_(False)
+    params = []
+    for n, p in unet.named_parameters():
+        if n.endswith(".weight") and any(n[: -len(".weight")].endswith(t) for t in name_filter):
+            p.requires_grad_(True)
+            params.append(p)
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    noise_sched = _ddpm()
+    g = torch.Generator().manual_seed(seed)
+    losses = []
+    unet.train()
+    for _ in tqdm(range(steps), desc="fine-tuning", disable=_quiet(progress)):
+        idx = torch.randint(0, len(ids_all), (batch_size,), generator=g)
+        lat = (lat_mean[idx] + lat_std[idx] * torch.randn(lat_mean[idx].shape, generator=g)) * sf
+        noise = torch.randn(lat.shape, generator=g)
+        t = torch.randint(0, noise_sched.config.num_train_timesteps, (batch_size,), generator=g)
+        pred = unet(noise_sched.add_noise(lat, noise, t), t, encoder_hidden_states=cond_all[idx]).sample
+        loss = F.mse_loss(pred, noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    unet.eval()
+    unet.requires_grad_(False)
+    return unet, losses

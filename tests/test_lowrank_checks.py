@@ -136,3 +136,12 @@ def test_lora_checkers(capsys):
     assert not checks.check_kohya_name(lambda c, p: f"lora_{c}_{p}")
     assert checks.check_merge_strength(lambda W0, d, u, a, s: W0 + s * a / d.shape[0] * u @ d)
     assert not checks.check_merge_strength(lambda W0, d, u, a, s: W0 + s * a * u @ d)
+
+
+def test_check_extract():
+    def good(delta, r):
+        U, S, Vh = torch.linalg.svd(delta, full_matrices=False)
+        return U[:, :r] * S[:r], Vh[:r]
+
+    assert checks.check_extract(good)
+    assert not checks.check_extract(lambda d, r: (d[:, :r], torch.eye(d.shape[1], dtype=d.dtype)[:r]))
