@@ -203,3 +203,23 @@ def test_kohya_file_metadata_and_hash(pipe, tmp_path):
         assert key in meta, key
     assert meta["sshs_model_hash"] == file_hashes(p).autov3
     json.loads(meta["ss_network_args"])
+
+
+@pytest.mark.parametrize("suffixes,algo", [(("on_input", "weight"), "(IA)^3"), (("diff",), "full-diff"),
+                                           (("lora_down.weight", "lora_up.weight", "dora_scale"), "DoRA"),
+                                           (("lora_down.weight", "lora_up.weight", "lora_mid.weight"), "lora_mid")])
+def test_other_algorithms_are_named(suffixes, algo):
+    sd = {f"lora_unet_down_blocks_0_attentions_0_proj_in.{s}": torch.zeros(2, 2) for s in suffixes}
+    with pytest.raises(CourseError, match=algo.replace("(", r"\(").replace(")", r"\)").replace("^", r"\^")):
+        L.read_lora(sd)
+
+
+def test_merge_into_fp16_computes_in_fp32(pipe):
+    lo = _lora(pipe, alpha=2.0)
+    sd16 = {f"unet.{k}": v.half() for k, v in pipe.unet.state_dict().items()}
+    new, rep = L.merged_state_dict(sd16, [(lo, 1.0)], te=0.0)
+    m = lo.modules["unet.mid_block.attentions.0.transformer_blocks.0.attn1.to_k"]
+    key = "unet." + m.path + ".weight"
+    want = (sd16[key].float() + 0.5 * m.up @ m.down).half()
+    assert new[key].dtype == torch.float16 and torch.equal(new[key], want)
+    assert torch.equal(sd16[key], pipe.unet.get_parameter(m.path + ".weight").half())  # input untouched

@@ -65,23 +65,28 @@ def test_merge_matches_diffusers_on_full_size_sd15(tmp_path):
     lo = sd15.kohya_lora_for({"unet": unet, "text_encoder": te}, rank=32, alpha=16.0)
     assert len(lo) == 264 and lo.components() == {"unet": 192, "text_encoder": 72}
     assert L.detect_base(lo)[0] == "SD1.x"
-    path = L.save_kohya(lo, tmp_path / "sd15_r32.safetensors", L.kohya_metadata(lo))
+    kohya_path = L.save_kohya(lo, tmp_path / "sd15_r32.safetensors", L.kohya_metadata(lo))
+    diffusers_path = L.save_diffusers(lo, tmp_path / "sd15_r32_diffusers")
     tiny = cm.load_pipeline()
     pipe = StableDiffusionPipeline(vae=tiny.vae, text_encoder=te, tokenizer=tiny.tokenizer, unet=unet,
                                    scheduler=tiny.scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
-    rep = L.merge(pipe, [(path, 0.8)])
-    assert len(rep.matched) == 264 and not rep.unmatched and not rep.shape_mismatches
-    ours = {k: dict(unet.named_parameters() if k[0] == "unet" else te.named_parameters())[k[1]].detach().clone()
-            for k in rep.backup}
-    L.unmerge(pipe, rep)
-    pipe.load_lora_weights(str(path), adapter_name="sd15")
-    pipe.fuse_lora(lora_scale=0.8)
-    pipe.unload_lora_weights()
-    worst = 0.0
-    for (comp, name), w in ours.items():
-        theirs = dict((unet if comp == "unet" else te).named_parameters())[name]
-        worst = max(worst, float((theirs - w).abs().max()))
-    assert worst < 1e-5, worst
+    for path in (kohya_path, diffusers_path):
+        rep = L.merge(pipe, [(path, 0.8)])
+        assert len(rep.matched) == 264 and not rep.unmatched and not rep.shape_mismatches
+        ours = {k: dict(unet.named_parameters() if k[0] == "unet" else te.named_parameters())[k[1]].detach().clone()
+                for k in rep.backup}
+        originals = {k: v.clone() for k, v in rep.backup.items()}
+        L.unmerge(pipe, rep)
+        pipe.load_lora_weights(str(path), adapter_name="sd15")
+        pipe.fuse_lora(lora_scale=0.8)
+        pipe.unload_lora_weights()
+        worst = 0.0
+        for (comp, name), w in ours.items():
+            p = dict((unet if comp == "unet" else te).named_parameters())[name]
+            worst = max(worst, float((p - w).abs().max()))
+            with torch.no_grad():
+                p.copy_(originals[(comp, name)])  # back to the base for the next format
+        assert worst < 1e-5, (path.name, worst)
     del pipe, unet, te
     gc.collect()
