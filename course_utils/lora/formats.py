@@ -345,7 +345,9 @@ def to_diffusers(lora) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         a = max(set(alphas), key=alphas.count)
         adapter_meta[f"{comp}.r"] = r
         adapter_meta[f"{comp}.lora_alpha"] = a
-        adapter_meta[f"{comp}.target_modules"] = sorted({m.path.rsplit(".", 1)[-1] if not m.path.endswith(".0") else m.path.rsplit(".", 2)[-2] + ".0" for m in mods})
+        # full module paths (peft matches them as suffixes), without "text_model." so they also
+        # match the flattened CLIPTextModel of transformers >= 5.6
+        adapter_meta[f"{comp}.target_modules"] = sorted(m.path.removeprefix("text_model.") for m in mods)
         adapter_meta[f"{comp}.rank_pattern"] = {m.path: m.rank for m in mods if m.rank != r}
         adapter_meta[f"{comp}.alpha_pattern"] = {m.path: float(m.alpha if m.alpha else m.rank) for m in mods
                                                  if float(m.alpha if m.alpha else m.rank) != a}
