@@ -299,3 +299,49 @@ def check_extract(fn: Callable) -> bool:
         else:
             results.append((case, True, ""))
     return _report("check_extract", results)
+
+
+# ---------------------------------------------------------------- notebook 07 exercises
+
+def check_parse_lora_tags(fn: Callable) -> bool:
+    """``fn(text)`` must return (clean_prompt, [(name, te, unet), …]) for A1111's ``<lora:…>`` tags."""
+    from .lora.prompt import parse_prompt
+
+    cases = ["a red circle <lora:outline:0.8>", "<lora:ring>a blue ring", "a <lora:a:0.5:1.2> b <lora:c:0.3>",
+             "no tags at all"]
+    results = []
+    for text in cases:
+        clean, refs = parse_prompt(text)
+        want = (clean, [(r.name, r.te, r.unet) for r in refs])
+        got, err = _run(fn, text)
+        if err:
+            results.append((text, False, err))
+            continue
+        try:
+            g = (str(got[0]).strip(), [(str(n), float(t), float(u)) for n, t, u in got[1]])
+        except (TypeError, ValueError, IndexError):
+            results.append((text, False, "return (clean_prompt, [(name, te, unet), ...])"))
+            continue
+        if g != want:
+            results.append((text, False, f"got {g}, expected {want}: strength defaults to 1; unet defaults to te"))
+        else:
+            results.append((text, True, ""))
+    return _report("check_parse_lora_tags", results)
+
+
+def check_cfg(fn: Callable) -> bool:
+    """``fn(uncond, cond, guidance_scale)`` must return classifier-free guidance's noise prediction."""
+    g = torch.Generator().manual_seed(4)
+    results = []
+    for s in (1.0, 5.0, 7.5, 0.0):
+        u, c = torch.randn(2, 4, generator=g), torch.randn(2, 4, generator=g)
+        want = u + s * (c - u)
+        got, err = _run(fn, u.clone(), c.clone(), s)
+        case = f"guidance {s}"
+        if err:
+            results.append((case, False, err))
+        elif not torch.allclose(torch.as_tensor(got), want, atol=1e-6):
+            results.append((case, False, "uncond + scale * (cond - uncond)"))
+        else:
+            results.append((case, True, ""))
+    return _report("check_cfg", results)

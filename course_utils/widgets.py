@@ -52,3 +52,37 @@ def slider_image(render: Callable[..., object], controls: dict, scale: int = 1, 
     box.image = img
     box.refresh = refresh
     return box
+
+
+def lora_playground(pipe, lora_dir, prompt: str = "a red circle", n_images: int = 4, steps: int = 20, scale: int = 4):
+    """Prompt box, LoRA picker, strength slider (0–1.5) and seed that regenerate an image row live.
+
+    Returns the widget box (its ``.refresh()`` redraws, ``.render(**values)`` returns the PIL row).
+    """
+    import ipywidgets as widgets
+    from PIL import Image
+
+    from . import model
+    from .lora import available_loras
+
+    loras = available_loras(lora_dir)
+    controls = {
+        "prompt": widgets.Text(value=prompt, description="prompt"),
+        "lora_name": widgets.Dropdown(options=["(none)"] + list(loras), value="(none)", description="LoRA"),
+        "strength": widgets.FloatSlider(value=1.0, min=0.0, max=1.5, step=0.1, description="strength"),
+        "seed": widgets.IntText(value=0, description="seed"),
+    }
+
+    def render(prompt, lora_name, strength, seed):
+        lo = None if lora_name == "(none)" else [(loras[lora_name], strength)]
+        ims = model.generate(pipe, [prompt] * n_images, seed=int(seed), steps=steps, lora=lo)
+        row = Image.new("RGB", (sum(i.width for i in ims) + 2 * (len(ims) - 1), ims[0].height), "white")
+        x = 0
+        for im in ims:
+            row.paste(im, (x, 0))
+            x += im.width + 2
+        return row
+
+    box = slider_image(render, controls, scale=scale)
+    box.render = render
+    return box

@@ -145,3 +145,37 @@ def test_check_extract():
 
     assert checks.check_extract(good)
     assert not checks.check_extract(lambda d, r: (d[:, :r], torch.eye(d.shape[1], dtype=d.dtype)[:r]))
+
+
+def test_prompt_and_cfg_checkers():
+    from course_utils.lora import parse_prompt
+
+    assert checks.check_parse_lora_tags(lambda t: (parse_prompt(t)[0], [(r.name, r.te, r.unet) for r in parse_prompt(t)[1]]))
+    assert not checks.check_parse_lora_tags(lambda t: (t, []))
+    assert checks.check_cfg(lambda u, c, s: u + s * (c - u))
+    assert not checks.check_cfg(lambda u, c, s: c * s)
+
+
+def test_resolve_prompt(tmp_path):
+    import shutil
+
+    import pytest
+
+    from course_utils import CourseError, paths
+    from course_utils.lora import resolve_prompt
+
+    (tmp_path / "styles").mkdir()
+    shutil.copy(paths.loras_dir() / "outline.safetensors", tmp_path / "styles" / "outline.safetensors")
+    clean, pairs = resolve_prompt("a red circle <lora:outline:0.8>", tmp_path)
+    assert clean == "a red circle" and pairs == [(tmp_path / "styles" / "outline.safetensors", 0.8, 0.8)]
+    with pytest.raises(CourseError, match="Available: outline"):
+        resolve_prompt("x <lora:nope:1>", tmp_path)
+
+
+def test_lora_playground_redraws():
+    from course_utils import model, paths, widgets
+
+    box = widgets.lora_playground(model.load_pipeline(), paths.loras_dir(), n_images=2, steps=4)
+    before = box.image.value
+    box.children[0].children[1].value = "ring"
+    assert box.image.value != before

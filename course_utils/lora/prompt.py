@@ -46,3 +46,32 @@ def parse_prompt(text: str) -> tuple[str, list[LoraRef]]:
         refs.append(LoraRef(name, te, unet))
     clean = re.sub(r"\s{2,}", " ", _TAG.sub("", text)).strip(" ,")
     return clean, refs
+
+
+LORA_EXTENSIONS = (".safetensors", ".pt", ".ckpt")
+
+
+def available_loras(lora_dir) -> dict[str, "Path"]:  # noqa: F821
+    """LoRA files under ``lora_dir`` (searched recursively, as A1111 does), by name without extension."""
+    from pathlib import Path
+
+    root = Path(lora_dir)
+    return {p.stem: p for p in sorted(root.rglob("*")) if p.suffix in LORA_EXTENSIONS and p.is_file()}
+
+
+def resolve_prompt(text: str, lora_dir) -> tuple[str, list[tuple]]:
+    """``"a red ring <lora:ring:0.8>"`` + a ``models/Lora`` folder → (clean prompt, [(path, te, unet), …]).
+
+    A name that is not in the folder raises a ``CourseError`` listing the names that are (A1111
+    only logs "couldn't find Lora with name …" and draws without it).
+    """
+    clean, refs = parse_prompt(text)
+    found = available_loras(lora_dir)
+    pairs = []
+    for r in refs:
+        if r.name not in found:
+            names = ", ".join(found) or "(none)"
+            raise CourseError(f"No LoRA named {r.name!r} in {lora_dir}. Available: {names}. The name is the file "
+                              "name without its extension; put LoRA files in models/Lora and refresh.")
+        pairs.append((found[r.name], r.te, r.unet))
+    return clean, pairs
