@@ -81,7 +81,7 @@ def train_lora(pipe, images: Sequence, captions: Sequence[str], rank: int = 4, a
         opt, lambda s: min(1.0, (s + 1) / 20) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * s / max(1, steps)))))
     unet, te, opt = acc.prepare(unet, te, opt)
     noise_sched = _ddpm()
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(seed + acc.process_index)  # each process draws its own batches
     losses: list[float] = []
     t0 = time.time()
     unet.train()

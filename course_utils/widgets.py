@@ -86,3 +86,46 @@ def lora_playground(pipe, lora_dir, prompt: str = "a red circle", n_images: int 
     box = slider_image(render, controls, scale=scale)
     box.render = render
     return box
+
+
+class LossPlot:
+    """A live training-loss plot: an ``ipywidgets.Image`` redrawn every ``every`` steps.
+
+    Pass ``loss_plot.update`` as a training callback (``callback(step, loss)``) and display
+    ``loss_plot.widget``. Uses matplotlib's Agg backend, so it works in any front end.
+    """
+
+    def __init__(self, total_steps: int, every: int = 25, title: str = "training loss"):
+        import ipywidgets as widgets
+
+        self.total, self.every, self.title = total_steps, every, title
+        self.losses: list[float] = []
+        self.widget = widgets.Image(format="png")
+        self.widget.value = self._png()
+
+    def _png(self) -> bytes:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(5, 2.6), dpi=80)
+        ax = fig.subplots()
+        if self.losses:
+            k = max(1, len(self.losses) // 50)
+            smooth = [sum(self.losses[max(0, i - k):i + 1]) / len(self.losses[max(0, i - k):i + 1])
+                      for i in range(len(self.losses))]
+            ax.plot(self.losses, alpha=0.3, label="loss")
+            ax.plot(smooth, label="moving average")
+            ax.legend(fontsize=7)
+        ax.set_xlim(0, self.total)
+        ax.set_xlabel("step")
+        ax.set_ylabel("MSE loss")
+        ax.set_title(self.title, fontsize=9)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        return buf.getvalue()
+
+    def update(self, step: int, loss: float) -> None:
+        self.losses.append(float(loss))
+        if (step + 1) % self.every == 0 or step + 1 == self.total:
+            self.widget.value = self._png()

@@ -179,3 +179,13 @@ def test_lora_playground_redraws():
     before = box.image.value
     box.children[0].children[1].value = "ring"
     assert box.image.value != before
+
+
+def test_loss_plot_updates():
+    from course_utils.widgets import LossPlot
+
+    lp = LossPlot(total_steps=10, every=5)
+    first = lp.widget.value
+    for i in range(10):
+        lp.update(i, 1.0 / (i + 1))
+    assert lp.widget.value != first and len(lp.losses) == 10
