@@ -345,3 +345,22 @@ def check_cfg(fn: Callable) -> bool:
         else:
             results.append((case, True, ""))
     return _report("check_cfg", results)
+
+
+def check_blend(fn: Callable) -> bool:
+    """``fn(original, generated, mask)`` must keep ``original`` where mask is 0 and take ``generated`` where it is 1."""
+    g = torch.Generator().manual_seed(5)
+    results = []
+    for shape in [(1, 4, 8, 8), (2, 4, 4, 4)]:
+        o, gen = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
+        mask = (torch.rand(shape[0], 1, *shape[2:], generator=g) > 0.5).float()
+        want = mask * gen + (1 - mask) * o
+        got, err = _run(fn, o.clone(), gen.clone(), mask.clone())
+        case = f"latents {shape}"
+        if err:
+            results.append((case, False, err))
+        elif not torch.allclose(torch.as_tensor(got), want, atol=1e-6):
+            results.append((case, False, "mask * generated + (1 - mask) * original (mask = 1 where the image is repainted)"))
+        else:
+            results.append((case, True, ""))
+    return _report("check_blend", results)

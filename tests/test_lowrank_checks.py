@@ -189,3 +189,8 @@ def test_loss_plot_updates():
     for i in range(10):
         lp.update(i, 1.0 / (i + 1))
     assert lp.widget.value != first and len(lp.losses) == 10
+
+
+def test_check_blend():
+    assert checks.check_blend(lambda o, g, m: m * g + (1 - m) * o)
+    assert not checks.check_blend(lambda o, g, m: (1 - m) * g + m * o)
