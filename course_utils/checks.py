@@ -364,3 +364,38 @@ def check_blend(fn: Callable) -> bool:
         else:
             results.append((case, True, ""))
     return _report("check_blend", results)
+
+
+# ---------------------------------------------------------------- notebook 10 exercises
+
+def check_sniff(fn: Callable) -> bool:
+    """``fn(head: bytes)`` must name the format of a file from its first bytes:
+    "safetensors", "zip", "pickle", "lfs", "html" or "empty"."""
+    import io
+    import json
+    import pickle
+    import struct
+    import zipfile
+
+    hdr = json.dumps({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("archive/data.pkl", pickle.dumps({}))
+    cases = {"safetensors": struct.pack("<Q", len(hdr)) + hdr + b"\0" * 4, "zip": buf.getvalue(),
+             "pickle": pickle.dumps({"a": 1}, protocol=4),
+             "lfs": b"version https://git-lfs.github.com/spec/v1\noid sha256:ab\nsize 3\n",
+             "html": b"<!DOCTYPE html><html><body>Not found</body></html>", "empty": b""}
+    results = []
+    for want, data in cases.items():
+        got, err = _run(fn, data[:64])
+        if err:
+            results.append((want, False, err))
+        elif got != want:
+            hints = {"safetensors": "8-byte little-endian length, then '{'", "zip": "starts with b'PK\\x03\\x04'",
+                     "pickle": "protocol 2+ pickles start with b'\\x80' and the protocol number",
+                     "lfs": "text starting with 'version https://git-lfs'", "html": "text starting with '<'",
+                     "empty": "no bytes at all"}
+            results.append((want, False, f"got {got!r}; {hints[want]}"))
+        else:
+            results.append((want, True, ""))
+    return _report("check_sniff", results)

@@ -135,8 +135,8 @@ def _diagnose(rep, p, base, detect_format, read_header, scan_pickle, file_hashes
         except CourseError as e:
             return _fail(rep, "integrity", str(e).split(". ")[0], "cannot be loaded", str(e))
         rep.add("integrity", "OK", "loads with torch.load(weights_only=True)")
-    is_lora = any(k.endswith(("lora_down.weight", "lora_A.weight", "lora.down.weight")) or
-                  any(s in k for s in ("hada_w1", "lokr_w1", ".diff", "oft_")) for k in keys)
+    is_lora = any(k.endswith(("lora_down.weight", "lora_A.weight", "lora.down.weight", ".hada_w1_a", ".lokr_w1",
+                              ".lokr_w1_a", ".diff", ".oft_blocks", ".on_input")) for k in keys)
     if not is_lora:
         rep.kind = "checkpoint"
         rep.add("kind", "OK", f"full weights, {len(keys)} tensors (not a LoRA)")
@@ -172,8 +172,71 @@ def _diagnose(rep, p, base, detect_format, read_header, scan_pickle, file_hashes
             what = (f"{len(mr.shape_mismatches)} modules have the wrong shape" if mr.shape_mismatches
                     else f"none of its {len(mr.unmatched)} modules exist in the base")
             return _fail(rep, "fits base", what, f"wrong base model: this LoRA was made for {d['base']}",
-                         f"use it with a {d['base']} checkpoint, or find a version of the LoRA for your base")
+                         f"use it with {'an' if d['base'].startswith('SD') else 'a'} {d['base']} checkpoint, or find a version of the LoRA for your base")
         rep.add("fits base", "OK" if not mr.unmatched else "WARN",
                 f"{len(mr.matched)} modules match" + (f", {len(mr.unmatched)} have no target" if mr.unmatched else ""))
     rep.verdict = "looks fine: " + ("it fits the base" if base is not None else f"a LoRA for {d['base']}")
     return rep
+
+
+def make_broken_files(folder: str | os.PathLike) -> dict[str, Path]:
+    """Real broken or mismatched files, made from the course's own data, for notebook 10 and its tests.
+
+    Returns name -> path: ``truncated``, ``lfs_pointer``, ``html_page``, ``renamed_ckpt``,
+    ``lora_in_checkpoint_folder``, ``sdxl_lora``, ``loha_lora``, ``tampered``.
+    """
+    import torch
+
+    from . import paths
+    from .lora.formats import save_kohya, kohya_metadata, synthetic_lora
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    ring = (paths.loras_dir() / "ring.safetensors").read_bytes()
+    out: dict[str, Path] = {}
+
+    def write(name, data):
+        p = folder / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        return p
+
+    out["truncated"] = write("downloads/ring.safetensors", ring[: len(ring) * 2 // 5])
+    out["lfs_pointer"] = write("clone/ring.safetensors", (
+        "version https://git-lfs.github.com/spec/v1\n"
+        f"oid sha256:{__import__('hashlib').sha256(ring).hexdigest()}\nsize {len(ring)}\n").encode())
+    out["html_page"] = write("browser/ring.safetensors", b"<!DOCTYPE html>\n<html><head><title>Log in to continue"
+                             b"</title></head><body>Please log in to download this model.</body></html>\n")
+    out["renamed_ckpt"] = write("renamed/ring.ckpt", ring)
+    out["lora_in_checkpoint_folder"] = write("webui/models/Stable-diffusion/ring.safetensors", ring)
+    tampered = bytearray(ring)
+    tampered[-100] ^= 0x40
+    out["tampered"] = write("tampered/ring.safetensors", bytes(tampered))
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    with torch.device("meta"):
+        xl_unet = UNet2DConditionModel(block_out_channels=(320, 640), cross_attention_dim=2048, layers_per_block=1,
+                                       down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                       up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"))
+        te1 = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=1, num_attention_heads=12))
+        te2 = CLIPTextModel(CLIPTextConfig(hidden_size=1280, intermediate_size=5120, num_hidden_layers=1, num_attention_heads=20))
+    xl = synthetic_lora({"unet": xl_unet, "text_encoder": te1, "text_encoder_2": te2}, rank=4,
+                        targets=("to_k", "to_v", "q_proj"), seed=1)
+    out["sdxl_lora"] = save_kohya(xl, folder / "civitai" / "xl_style.safetensors",
+                                  kohya_metadata(xl, base_version="sdxl_base_v1-0",
+                                                 architecture="stable-diffusion-xl-v1-base/lora", title="an SDXL LoRA"),
+                                  sdxl=True)
+    g = torch.Generator().manual_seed(2)
+    loha = {}
+    for mod in ("lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q",
+                "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_k"):
+        for k, shape in (("hada_w1_a", (32, 4)), ("hada_w1_b", (4, 32)), ("hada_w2_a", (32, 4)), ("hada_w2_b", (4, 32))):
+            loha[f"{mod}.{k}"] = torch.randn(*shape, generator=g) * 0.1
+        loha[f"{mod}.alpha"] = torch.tensor(4.0)
+    from .fileio import save_safetensors_atomic
+
+    out["loha_lora"] = save_safetensors_atomic(loha, folder / "lycoris" / "loha_style.safetensors",
+                                               {"ss_network_module": "lycoris.kohya",
+                                                "ss_network_args": '{"algo": "loha"}'})
+    return out

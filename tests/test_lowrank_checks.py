@@ -194,3 +194,21 @@ def test_loss_plot_updates():
 def test_check_blend():
     assert checks.check_blend(lambda o, g, m: m * g + (1 - m) * o)
     assert not checks.check_blend(lambda o, g, m: (1 - m) * g + m * o)
+
+
+def test_check_sniff():
+    def sniff(b):
+        if not b:
+            return "empty"
+        if b[:4] == b"PK\x03\x04":
+            return "zip"
+        if b.startswith(b"version https://git-lfs"):
+            return "lfs"
+        if b[:1] == b"<":
+            return "html"
+        if b[:1] == b"\x80":
+            return "pickle"
+        return "safetensors" if b[8:9] == b"{" else "unknown"
+
+    assert checks.check_sniff(sniff)
+    assert not checks.check_sniff(lambda b: "safetensors")
