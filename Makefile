@@ -13,7 +13,7 @@ LAB_PORT ?= 8888
 # JupyterLab refuses to run as root unless told (containers, CI machines, Colab-like VMs)
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: lab test unit notebooks lint execute student setup clean help
+.PHONY: lab test unit notebooks lint execute student setup clean help browser-test colab-test
 
 help:
 	@echo "make lab      - set up (first time) and open the course in JupyterLab"
@@ -49,6 +49,24 @@ notebooks: $(STAMP)
 
 test: lint unit notebooks
 
+# JupyterLab in headless Chromium: run notebook 01, move its slider (also part of `unit` when
+# /usr/bin/chromium exists; .ci/run installs it)
+browser-test: $(STAMP)
+	$(NB_ENV) $(VPY) -m pytest tests/test_browser.py -q
+
+# Colab's package versions in a second venv; the setup cell run as Colab runs it
+COLAB_VENV := .venv-colab
+$(COLAB_VENV)/.installed: tests/colab_requirements.txt
+	test -x $(COLAB_VENV)/bin/python || $(PYTHON) -m venv $(COLAB_VENV)
+ifneq ($(TORCH_CPU_WHEEL),)
+	$(COLAB_VENV)/bin/python -m pip install -q "torch==2.13.0"
+endif
+	$(COLAB_VENV)/bin/python -m pip install -q -r tests/colab_requirements.txt
+	touch $@
+
+colab-test: $(COLAB_VENV)/.installed
+	$(COLAB_VENV)/bin/python tests/colab_run.py
+
 execute: $(STAMP)
 	$(NB_ENV) $(VPY) scripts/execute_notebooks.py notebooks/*.ipynb
 
@@ -56,4 +74,4 @@ student: $(STAMP)
 	$(VPY) scripts/make_student.py
 
 clean:
-	rm -rf build test-output student
+	rm -rf build test-output student $(COLAB_VENV)

@@ -42,7 +42,7 @@ def test_makefile_has_the_commands():
     mk = (ROOT / "Makefile").read_text()
     for target in ("lab:", "test:", "execute:", "student:"):
         assert re.search(rf"^{target}", mk, re.M), target
-    assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")
+    assert "\nmake test\n" in (ROOT / ".ci" / "run").read_text()
 
 
 def test_readme_badges_use_the_one_repo():
