@@ -73,7 +73,8 @@ def main(argv: list[str]) -> int:
         pre = nbformat.v4.new_code_cell("import google.colab  # Colab has this imported before your first cell")
         nb.cells.insert(0, pre)
         post = nbformat.v4.new_code_cell("from google.colab import output as _o; print('widget manager enabled:', _o._calls)")
-        nb.cells.insert(2, post)
+        post_index = nb.cells.index(code[0]) + 1
+        nb.cells.insert(post_index, post)
         t0 = time.time()
         client = NotebookClient(nb, timeout=900, kernel_name="python3", allow_errors=True,
                                 resources={"metadata": {"path": str(work)}})
@@ -81,7 +82,7 @@ def main(argv: list[str]) -> int:
         errors = [(i, o.get("ename"), o.get("evalue", "")[:300]) for i, c in enumerate(nb.cells) if c.cell_type == "code"
                   for o in c.get("outputs", []) if o.get("output_type") == "error"]
         enabled = "enable_custom_widget_manager" in "".join(
-            o.get("text", "") for o in nb.cells[2].get("outputs", []) if o.get("output_type") == "stream")
+            o.get("text", "") for o in nb.cells[post_index].get("outputs", []) if o.get("output_type") == "stream")
         nbformat.write(nb, OUT / name)
         report["notebooks"][name] = {"seconds": round(time.time() - t0, 1), "errors": errors,
                                      "widget_manager_enabled": enabled}
