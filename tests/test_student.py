@@ -56,10 +56,11 @@ def test_make_student_writes_fresh_copies(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.ipynb")) == [p.name for p in NOTEBOOKS]
 
 
-def test_student_notebook_runs_until_first_stub(tmp_path):
+@pytest.mark.parametrize("name", ["01_low_rank_math.ipynb", "03_safe_loading.ipynb"])
+def test_student_notebook_runs_until_first_stub(tmp_path, name):
     from nbclient import NotebookClient
 
-    path = ROOT / "notebooks" / "01_low_rank_math.ipynb"
+    path = ROOT / "notebooks" / name
     student = make_student.make_student(nbformat.read(path, as_version=4))
     first_stub = next(i for i, c in enumerate(student.cells) if "exercise" in c.metadata.get("tags", []))
     client = NotebookClient(student, timeout=300, kernel_name="python3", allow_errors=True,
