@@ -426,14 +426,19 @@ def synthetic_lora(components: Mapping[str, torch.nn.Module], rank: int = 4, alp
         for name, m in mod.named_modules():
             if not any(name == t or name.endswith("." + t) for t in targets):
                 continue
-            if isinstance(m, torch.nn.Linear):
-                down = torch.randn(rank, m.in_features, generator=g) * std
-                up = torch.randn(m.out_features, rank, generator=g) * std
-            elif isinstance(m, torch.nn.Conv2d):
-                down = torch.randn(rank, m.in_channels, *m.kernel_size, generator=g) * std
-                up = torch.randn(m.out_channels, rank, 1, 1, generator=g) * std
-            else:
+            factors = random_factors(m, rank, g, std)
+            if factors is None:
                 continue
             full = canonical_name(comp, name)
-            lora.modules[full] = LoraModule(full, down, up, alpha)
+            lora.modules[full] = LoraModule(full, *factors, alpha)
     return lora
+
+
+def random_factors(m: torch.nn.Module, rank: int, g: torch.Generator, std: float):
+    """Random (down, up) with the shapes a kohya LoRA uses for ``m`` (Linear or Conv2d), else None."""
+    if isinstance(m, torch.nn.Linear):
+        return (torch.randn(rank, m.in_features, generator=g) * std, torch.randn(m.out_features, rank, generator=g) * std)
+    if isinstance(m, torch.nn.Conv2d):
+        return (torch.randn(rank, m.in_channels, *m.kernel_size, generator=g) * std,
+                torch.randn(m.out_channels, rank, 1, 1, generator=g) * std)
+    return None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from .formats import Lora, LoraModule, canonical_name
+from .formats import Lora, LoraModule, canonical_name, random_factors
 
 # kohya's default LoRA targets (networks/lora.py): Linear and 1x1 Conv inside Transformer2DModel
 # blocks of the UNet, and the attention + MLP of every CLIP text-encoder layer.
@@ -49,14 +49,11 @@ def kohya_lora_for(components: dict, rank: int = 32, alpha: float = 16.0, seed: 
                 continue
             if not any(name.endswith("." + t) for t in targets):
                 continue
-            if isinstance(m, torch.nn.Linear):
-                down = torch.randn(rank, m.in_features, generator=g) * std
-                up = torch.randn(m.out_features, rank, generator=g) * std
-            elif isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1):
-                down = torch.randn(rank, m.in_channels, 1, 1, generator=g) * std
-                up = torch.randn(m.out_channels, rank, 1, 1, generator=g) * std
-            else:
+            if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1):
+                continue  # kohya's default (LierLa) adapts 1x1 convs only
+            factors = random_factors(m, rank, g, std)
+            if factors is None:
                 continue
             full = canonical_name(comp, name)
-            lora.modules[full] = LoraModule(full, down, up, alpha)
+            lora.modules[full] = LoraModule(full, *factors, alpha)
     return lora
