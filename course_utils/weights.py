@@ -7,6 +7,7 @@ never modified, and outputs are written to a temporary file and renamed into pla
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -181,14 +182,23 @@ class TensorInfo:
 
 
 def read_safetensors_header(path: str | os.PathLike) -> tuple[dict[str, TensorInfo], dict[str, str], int]:
-    """Parse and validate a safetensors header without reading tensor data.
+    """Parse and validate a safetensors header without reading tensor data (cached per file version).
 
     Returns ``(tensors, metadata, header_length)``. Every inconsistency (short file, header
     larger than the file, bad JSON or UTF-8, unknown dtype, offsets that overlap, leave gaps
     or run past the end, trailing bytes) raises :class:`FormatError` saying which.
     """
     path = Path(path)
-    size = path.stat().st_size
+    st = path.stat()
+    tensors, meta, n = _read_header_cached(str(path.resolve()), st.st_size, st.st_mtime_ns)
+    return dict(tensors), dict(meta), n
+
+
+@functools.lru_cache(maxsize=64)
+def _read_header_cached(path_str: str, size: int, mtime_ns: int):
+    """The parse behind read_safetensors_header; the file's size and mtime are part of the key,
+    so a changed file is parsed again."""
+    path = Path(path_str)
     name = path.name
     if size < 8:
         raise FormatError(f"{name}: only {size} bytes; a safetensors file starts with an 8-byte header length. "
