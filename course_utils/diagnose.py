@@ -68,19 +68,17 @@ def diagnose(path: str | os.PathLike, base=None, verbose: bool = True) -> Diagno
     ``base`` (a pipeline, a state dict, a diffusers folder or a weights file) adds the match
     check: does every LoRA module find a layer of the right shape?
     """
+    rep = _diagnose(DiagnoseReport(str(path)), Path(path), base)
+    if verbose:
+        print(rep)
+    return rep
+
+
+def _diagnose(rep: DiagnoseReport, p: Path, base) -> DiagnoseReport:
     from .hashes import file_hashes
     from .safety import scan_pickle
     from .weights import detect_format, read_safetensors_header
 
-    p = Path(path)
-    rep = DiagnoseReport(str(path))
-    rep_out = _diagnose(rep, p, base, detect_format, read_safetensors_header, scan_pickle, file_hashes)
-    if verbose:
-        print(rep_out)
-    return rep_out
-
-
-def _diagnose(rep, p, base, detect_format, read_header, scan_pickle, file_hashes) -> DiagnoseReport:
     if not p.exists():
         near = sorted(x.name for x in p.parent.glob("*")) if p.parent.is_dir() else []
         return _fail(rep, "file exists", f"no file at {p}", "the path is wrong",
@@ -112,7 +110,7 @@ def _diagnose(rep, p, base, detect_format, read_header, scan_pickle, file_hashes
     meta = {}
     if fi.format == "safetensors":
         try:
-            tensors, meta, _ = read_header(p)
+            tensors, meta, _ = read_safetensors_header(p)
         except CourseError as e:
             return _fail(rep, "integrity", str(e), "the file is corrupt or incomplete",
                          "download it again and compare its SHA-256 with the one the site shows")
@@ -163,10 +161,7 @@ def _diagnose(rep, p, base, detect_format, read_header, scan_pickle, file_hashes
     rep.add("made for", "OK", f"{d['base']} ({'; '.join(d['evidence'][:2])})")
     if base is not None:
         model = _load_base(base)
-        try:
-            mr = merge(model, [(lo, 1.0)], strict=False)
-        finally:
-            pass
+        mr = merge(model, [(lo, 1.0)], strict=False)
         unmerge(model, mr)
         if mr.shape_mismatches or not mr.matched:
             what = (f"{len(mr.shape_mismatches)} modules have the wrong shape" if mr.shape_mismatches

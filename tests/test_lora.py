@@ -223,3 +223,14 @@ def test_merge_into_fp16_computes_in_fp32(pipe):
     want = (sd16[key].float() + 0.5 * m.up @ m.down).half()
     assert new[key].dtype == torch.float16 and torch.equal(new[key], want)
     assert torch.equal(sd16[key], pipe.unet.get_parameter(m.path + ".weight").half())  # input untouched
+
+
+def test_merge_into_a_bare_text_encoder_module(pipe):
+    lo = _lora(pipe, alpha=2.0)
+    te = pipe.text_encoder
+    before = {k: v.clone() for k, v in te.state_dict().items()}
+    rep = L.merge(te, [(lo, 1.0)])
+    assert len(rep.matched) == 8 and all(n.startswith("text_encoder.") for n in rep.matched)
+    assert rep.unmatched == [n for n in lo.modules if n.startswith("unet.")]
+    L.unmerge(te, rep)
+    assert all(torch.equal(v, before[k]) for k, v in te.state_dict().items())

@@ -14,7 +14,7 @@ from typing import Mapping
 import torch
 
 from ..errors import CourseError, LoraMismatchError
-from .formats import Lora, LoraModule, read_lora
+from .formats import Lora, LoraModule, _guess_component, read_lora
 
 COMPONENTS = ("unet", "text_encoder", "text_encoder_2")
 
@@ -40,7 +40,9 @@ class MergeReport:
 def _components(base) -> dict[str, object]:
     """name -> nn.Module or state dict for a pipeline, a dict of modules, a module or a state dict."""
     if isinstance(base, torch.nn.Module):
-        return {"unet": base} if not hasattr(base, "text_model") else {"text_encoder": base}
+        # CLIP text encoders: transformers >= 5.6 flattened them (no .text_model), so ask the config
+        is_te = hasattr(base, "text_model") or "clip" in str(getattr(getattr(base, "config", None), "model_type", ""))
+        return {"text_encoder": base} if is_te else {"unet": base}
     if isinstance(base, Mapping):
         if any(isinstance(v, torch.Tensor) for v in base.values()):
             comps: dict[str, dict] = {}
@@ -49,7 +51,7 @@ def _components(base) -> dict[str, object]:
                 if c in COMPONENTS:
                     comps.setdefault(c, {})[rest] = v
                 else:
-                    comps.setdefault("unet" if not k.startswith("text_model") else "text_encoder", {})[k] = v
+                    comps.setdefault(_guess_component(k), {})[k] = v
             return comps
         return {k: v for k, v in base.items() if k in COMPONENTS}
     comps = {c: getattr(base, c) for c in COMPONENTS if getattr(base, c, None) is not None}
